@@ -1,0 +1,1 @@
+"""Move a website's Matomo history into PostHog: extract, transform and load, one site-local day at a time."""

@@ -1,0 +1,156 @@
+"""Where each day's files live, and how they are written and read.
+
+Layout under the storage root (any ``ObjectStoragePath`` or ``pathlib.Path``)::
+
+    site=<id>/<YYYY-MM-DD>/visits.ndjson.gz     raw Matomo visits, one per line
+    site=<id>/<YYYY-MM-DD>/events.ndjson.gz     PostHog events, one per line
+    site=<id>/<YYYY-MM-DD>/report.json          what each step counted
+    site=<id>/<YYYY-MM-DD>/load-checkpoint.json how far the load got
+
+Files are written to a temporary name and renamed into place, so a killed task never leaves a half file
+under the real name; gzip headers carry no timestamp, so the same records always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Iterable, Iterator
+
+
+class StorageError(Exception):
+    """A stored file is missing or unreadable; the message names the file and the line."""
+
+
+@dataclass(frozen=True)
+class DayFiles:
+    """The files of one site-local day of one site."""
+
+    folder: Any
+
+    @property
+    def visits(self):
+        return self.folder / "visits.ndjson.gz"
+
+    @property
+    def events(self):
+        return self.folder / "events.ndjson.gz"
+
+    @property
+    def report(self):
+        return self.folder / "report.json"
+
+    @property
+    def checkpoint(self):
+        return self.folder / "load-checkpoint.json"
+
+
+def day_files(root: Any, site_id: int, day: date | str) -> DayFiles:
+    """The files of ``day`` for ``site_id`` under the storage root."""
+    day_text = day if isinstance(day, str) else day.isoformat()
+    return DayFiles(root / f"site={site_id}" / day_text)
+
+
+def _replace_atomically(path: Any, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.partial"
+    with temporary.open("wb") as raw:
+        write(raw)
+    temporary.replace(path)
+
+
+class NdjsonWriter:
+    """Streams records into a gzip NDJSON file that appears under its name only once it is complete."""
+
+    def __init__(self, path: Any):
+        self.path = path
+        self.count = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temporary = path.parent / f".{path.name}.partial"
+        self._raw = self._temporary.open("wb")
+        self._gzip = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+        self._text = io.TextIOWrapper(self._gzip, encoding="utf-8", newline="\n")
+
+    def write(self, record: dict) -> None:
+        """Append one record as a line of compact JSON."""
+        self._text.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+        self._text.write("\n")
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        self._text.close()
+        self._raw.close()
+        self._temporary.replace(self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file; the real name keeps whatever it had before."""
+        self._text.close()
+        self._raw.close()
+        self._temporary.unlink(missing_ok=True)
+
+    def __enter__(self) -> "NdjsonWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_ndjson_gz(path: Any, records: Iterable[dict]) -> int:
+    """Write records to a gzip NDJSON file; returns how many were written."""
+    with NdjsonWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    return writer.count
+
+
+def read_ndjson_gz(path: Any) -> Iterator[dict]:
+    """Yield the records of a gzip NDJSON file one at a time."""
+    if not path.exists():
+        raise StorageError(f"{path} does not exist; the step that writes it has not run for this day")
+    with path.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+        for number, line in enumerate(io.TextIOWrapper(unzipped, encoding="utf-8"), start=1):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise StorageError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+
+
+def file_digest(path: Any) -> str:
+    """SHA-256 of a file's bytes, to tell whether a checkpoint still belongs to it."""
+    digest = hashlib.sha256()
+    with path.open("rb") as raw:
+        for block in iter(lambda: raw.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json(path: Any, default: Any = None) -> Any:
+    """A small JSON file's content, or ``default`` when it does not exist."""
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise StorageError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def write_json(path: Any, content: Any) -> None:
+    """Replace a small JSON file in one step."""
+    data = json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    _replace_atomically(path, lambda raw: raw.write(data))
+
+
+def update_report(files: DayFiles, section: str, content: dict) -> dict:
+    """Set one step's section of the day's report, keeping the other steps' sections."""
+    report = read_json(files.report, default={})
+    report[section] = content
+    write_json(files.report, report)
+    return report
