@@ -19,6 +19,8 @@ from matomo_posthog.storage import DayFiles, file_digest, read_json, read_ndjson
 
 AUTH_STATUSES = frozenset({401, 403})
 TOO_LARGE = 413
+# PostHog refuses a single event of about 1 MB or more (with 400 or 413, and then the whole batch).
+MAX_EVENT_BYTES = 1_000_000
 
 
 class LoadError(Exception):
@@ -115,6 +117,7 @@ class DayLoader:
         *,
         batch_size: int = 1000,
         batch_max_bytes: int = 5_000_000,
+        max_event_bytes: int = MAX_EVENT_BYTES,
         events_per_minute: int = 10_000,
         max_attempts: int = 8,
         backoff_base: float = 1.0,
@@ -130,6 +133,7 @@ class DayLoader:
         self.send_batch = send_batch
         self.batch_size = batch_size
         self.batch_max_bytes = batch_max_bytes
+        self.max_event_bytes = max_event_bytes
         self.events_per_minute = events_per_minute
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -171,6 +175,7 @@ class DayLoader:
         last_progress = self._clock()
         pending = islice(read_ndjson_gz(self.files.events), resume_at, None)
         for batch in batches(pending, self.batch_size, self.batch_max_bytes):
+            self._check_event_sizes(batch, summary)
             if dry_run:
                 summary.batches_sent += 1
                 summary.events_accepted += len(batch)
@@ -229,6 +234,17 @@ class DayLoader:
             f"events {first}-{first + len(batch) - 1} of {summary.events_total} "
             f"(uuids {batch[0].get('uuid')} .. {batch[-1].get('uuid')})"
         )
+
+    def _check_event_sizes(self, batch: list[dict], summary: LoadSummary) -> None:
+        """Name an event PostHog would refuse as too large before its batch is sent."""
+        for offset, event in enumerate(batch):
+            size = event_size(event)
+            if size > self.max_event_bytes:
+                raise LoadError(
+                    f"{self.label}: event {summary.events_accepted + offset + 1} of {summary.events_total} "
+                    f"(uuid {event.get('uuid')}, {event.get('event')!r}) is {size} bytes, over PostHog's limit of "
+                    f"{self.max_event_bytes}; drop its largest properties in the mapping file and run the day again"
+                )
 
     def _send_with_retries(self, batch: list[dict], summary: LoadSummary) -> None:
         """Send until accepted; split on 413; raise ``LoadError`` on what retrying cannot fix."""

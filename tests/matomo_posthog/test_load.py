@@ -183,3 +183,14 @@ def test_progress_lines_show_counts_percent_rate_and_eta(day, caplog):
     progress = [r.getMessage() for r in caplog.records if "ETA" in r.getMessage()]
     assert progress and "events (" in progress[0] and "%" in progress[0] and "events/s" in progress[0]
     assert any("loaded: 10 of 10 events accepted in 5 batches" in r.getMessage() for r in caplog.records)
+
+
+def test_event_over_posthogs_size_limit_is_named_before_anything_is_sent(tmp_path):
+    files = day_files(tmp_path, 1, "2024-01-01")
+    big = events(3)
+    big[1]["properties"]["blob"] = "x" * 2000
+    write_ndjson_gz(files.events, big)
+    send = Recorder()
+    with pytest.raises(LoadError, match=r"event 2 of 3 \(uuid 00000000-0000-0000-0000-000000000002, '\$pageview'\) is \d+ bytes"):
+        loader(files, send, max_event_bytes=1000).run()
+    assert send.batches == []
