@@ -253,10 +253,11 @@ class MatomoHook(HttpHook):
             except MatomoPageTooBigError:
                 if limit <= min_page_size:
                     raise
-                limit = max(min_page_size, limit // 2)
+                smaller = max(min_page_size, limit // 2)
                 self.log.warning(
-                    "Matomo could not answer %d visits at offset %d; asking for %d at a time", limit * 2, offset, limit
+                    "Matomo could not answer %d visits at offset %d; asking for %d at a time", limit, offset, smaller
                 )
+                limit = smaller
                 continue
             if not isinstance(page, list):
                 raise MatomoApiError(
