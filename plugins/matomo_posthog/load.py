@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from itertools import islice
 from typing import Callable, Iterable, Iterator
 
+from matomo_posthog.retry import RETRYABLE_STATUSES, backoff_seconds
 from matomo_posthog.storage import DayFiles, file_digest, read_json, read_ndjson_gz, write_json
 
 AUTH_STATUSES = frozenset({401, 403})
@@ -25,9 +26,6 @@ MAX_EVENT_BYTES = 1_000_000
 
 class LoadError(Exception):
     """The day could not be loaded; the message says which batch or event and what to do."""
-
-
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class BatchRejected(Exception):
@@ -267,9 +265,7 @@ class DayLoader:
                         f"{self.label}: PostHog did not accept {self._position(batch, summary)} after "
                         f"{self.max_attempts} attempts; last error: {exc}"
                     ) from None
-                delay = self._rng.uniform(self.backoff_base, min(self.backoff_cap, self.backoff_base * 2**attempt))
-                if exc.retry_after is not None:
-                    delay = max(delay, min(float(exc.retry_after), self.backoff_cap))
+                delay = backoff_seconds(attempt, exc.retry_after, self.backoff_base, self.backoff_cap, self._rng)
                 summary.retries += 1
                 self.log.warning(
                     "%s: batch of %d events not accepted (%s); attempt %d/%d, retrying in %.1fs",

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+from matomo_posthog.retry import RETRYABLE_STATUSES, backoff_seconds, parse_retry_after
+
 AUTH_STATUSES = frozenset({401, 403})
 
 # Messages that mean "this page was too big for the server", answered by halving the page size.
@@ -60,20 +61,6 @@ def live_params(site_id: int, day: date, limit: int, offset: int) -> dict[str, A
         "filter_offset": offset,
         "filter_sort_order": "asc",
     }
-
-
-def backoff_seconds(attempt: int, retry_after: float | None, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter; a server's ``Retry-After`` wins when it asks for longer."""
-    delay = rng.uniform(base, min(cap, base * 2**attempt))
-    return max(delay, min(retry_after, cap)) if retry_after is not None else delay
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds, or None when absent or given as a date we do not need to honour exactly."""
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def new_visits(page: list[dict], seen: set) -> list[dict]:

@@ -12,7 +12,6 @@ from matomo_posthog.hooks.matomo import (
     MatomoAuthError,
     MatomoHook,
     MatomoPageTooBigError,
-    backoff_seconds,
     new_visits,
 )
 
@@ -207,16 +206,6 @@ def test_token_appears_in_no_log_line_or_error_of_a_troubled_extract(matomo, fak
     assert errors, "the error body should have failed a call"
     assert "retrying" in logged and "page 1" in logged, "the log should hold the retries and pages"
     assert TOKEN not in logged and all(TOKEN not in e for e in errors)
-
-
-def test_backoff_is_jittered_exponential_and_capped():
-    import random
-
-    rng = random.Random(1)
-    delays = [backoff_seconds(n, None, 1, 30, rng) for n in range(1, 8)]
-    assert all(1 <= d <= 30 for d in delays)
-    assert backoff_seconds(1, 120, 1, 30, rng) == 30
-    assert backoff_seconds(1, 10, 1, 30, rng) >= 10
 
 
 def test_new_visits_drops_repeats_by_id_in_either_number_form():
