@@ -25,6 +25,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from matomo_posthog import steps
 from matomo_posthog.config import SiteConfig, load_config
 from matomo_posthog.hooks.matomo import MatomoHook
+from matomo_posthog.operators.final_day import FinalDayOperator
 from matomo_posthog.operators.posthog import PostHogOperator
 from matomo_posthog.storage import day_files
 from matomo_posthog.timezones import fixed_offset_seconds, parse_timezone
@@ -108,6 +109,10 @@ def build_dag(site: SiteConfig):
 
         @task_group(group_id="day")
         def one_day(day: str):
+            wait = FinalDayOperator(
+                task_id="wait_until_final", site_timezone=site.timezone, day=day, map_index_template="{{ task.day }}"
+            )
+
             @task(map_index_template="{{ day }}", pool=site.matomo_pool or None)
             def extract(day: str) -> str:
                 label(day)
@@ -133,12 +138,13 @@ def build_dag(site: SiteConfig):
                 task_id="load",
                 site_id=site.site_id,
                 site_timezone=site.timezone,
-                day=transform(extract(day)),
+                day=transform(extract(wait.output)),
                 storage=site.storage,
                 posthog_conn_id=site.posthog_conn_id,
                 batch_size=site.batch_size,
                 batch_max_bytes=site.batch_max_bytes,
                 events_per_minute=site.events_per_minute,
+                progress_every=site.progress_seconds,
                 dry_run="{{ params.dry_run }}",
                 reload="{{ params.reload }}",
                 map_index_template="{{ task.day }}",

@@ -39,6 +39,7 @@ class SiteConfig:
     batch_size: int = 1000
     batch_max_bytes: int = 5_000_000
     events_per_minute: int = 10_000
+    progress_seconds: float = 30.0
     mapping_file: str | None = None
     retries: int = 2
     tags: tuple[str, ...] = field(default_factory=tuple)

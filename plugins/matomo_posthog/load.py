@@ -170,7 +170,7 @@ class DayLoader:
         summary.events_accepted = summary.events_skipped_by_checkpoint = resume_at
 
         pacer = Pacer(self.events_per_minute, self._clock, self._sleep)
-        last_progress = self._clock()
+        last_progress: float | None = None
         pending = islice(read_ndjson_gz(self.files.events), resume_at, None)
         for batch in batches(pending, self.batch_size, self.batch_max_bytes):
             self._check_event_sizes(batch, summary)
@@ -183,8 +183,9 @@ class DayLoader:
             summary.batches_accepted += 1
             summary.events_accepted += len(batch)
             self._save_checkpoint(digest, summary, complete=False)
-            if self._clock() - last_progress >= self.progress_every:
-                last_progress = self._clock()
+            # The first batch shows the load started; then a line every progress_every seconds.
+            if last_progress is None or self._clock() - last_progress >= self.progress_every:
+                last_progress: float | None = None
                 self._log_progress(summary, started)
         summary.seconds = round(self._clock() - started, 3)
         sent = summary.events_accepted - summary.events_skipped_by_checkpoint

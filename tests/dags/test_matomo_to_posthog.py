@@ -39,7 +39,8 @@ def test_one_dag_per_site_in_its_own_timezone(dagbag):
 
 def test_each_day_runs_extract_transform_load_then_a_report(dagbag):
     dag = dagbag.dags["matomo_to_posthog_site_1"]
-    assert set(dag.task_ids) == {"plan", "day.extract", "day.transform", "day.load", "report"}
+    assert set(dag.task_ids) == {"plan", "day.wait_until_final", "day.extract", "day.transform", "day.load", "report"}
+    assert dag.get_task("day.extract").upstream_task_ids == {"day.wait_until_final"}
     assert dag.get_task("day.transform").upstream_task_ids == {"day.extract"}
     assert dag.get_task("day.load").upstream_task_ids == {"day.transform"}
     assert dag.get_task("report").trigger_rule == "all_done"

@@ -40,6 +40,7 @@ class PostHogOperator(BaseOperator):
         batch_size: int = 1000,
         batch_max_bytes: int = 5_000_000,
         events_per_minute: int = 10_000,
+        progress_every: float = 30.0,
         dry_run: bool | str = False,
         reload: bool | str = False,
         **kwargs: Any,
@@ -53,6 +54,7 @@ class PostHogOperator(BaseOperator):
         self.batch_size = batch_size
         self.batch_max_bytes = batch_max_bytes
         self.events_per_minute = events_per_minute
+        self.progress_every = progress_every
         self.dry_run = dry_run
         self.reload = reload
 
@@ -75,6 +77,7 @@ class PostHogOperator(BaseOperator):
             batch_size=self.batch_size,
             batch_max_bytes=self.batch_max_bytes,
             events_per_minute=self.events_per_minute,
+            progress_every=self.progress_every,
             label=f"site {self.site_id} {day}",
             log=self.log,
         )
