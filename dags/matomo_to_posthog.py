@@ -30,7 +30,7 @@ from matomo_posthog.operators.posthog import PostHogOperator
 from matomo_posthog.storage import day_files
 from matomo_posthog.timezones import fixed_offset_seconds, parse_timezone
 from matomo_posthog.transform import Mapping, load_mapping
-from matomo_posthog.windows import days_between, days_in_interval, plan_days
+from matomo_posthog.windows import plan_days
 
 log = logging.getLogger("matomo_posthog")
 
@@ -94,15 +94,10 @@ def build_dag(site: SiteConfig):
         @task
         def plan(data_interval_start=None, data_interval_end=None, params=None) -> list[str]:
             """The site-local days this run migrates."""
-            if params.get("start") or params.get("end"):
-                first = date.fromisoformat(params.get("start") or params.get("end"))
-                last = date.fromisoformat(params.get("end") or params.get("start"))
-                days = days_between(first, last)
-            else:
-                days = days_in_interval(data_interval_start, data_interval_end, parse_timezone(site.timezone))
-            planned = plan_days(days)
-            print(f"site {site.site_id}: {len(planned)} day(s) to migrate: {', '.join(planned)}")
-            return planned
+            days = plan_days(params.get("start"), params.get("end"), data_interval_start, data_interval_end,
+                             parse_timezone(site.timezone))
+            print(f"site {site.site_id}: {len(days)} day(s) to migrate: {', '.join(days)}")
+            return days
 
         def label(day: str) -> None:
             get_current_context()["day"] = day

@@ -57,8 +57,24 @@ def final_at(day: date, tz: tzinfo) -> datetime:
     return day_bounds_utc(day, tz)[1] + FINALITY
 
 
-def plan_days(days: list[date]) -> list[str]:
-    """ISO dates of the days to migrate, refusing more than one run can map over."""
+def _param_day(name: str, value: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"param {name} {value!r} is not a YYYY-MM-DD date") from None
+
+
+def plan_days(
+    start: str | None, end: str | None, interval_start: datetime, interval_end: datetime, tz: tzinfo
+) -> list[str]:
+    """ISO dates of a run's days: ``start``..``end`` when given (one alone means that day), else the interval's.
+
+    Refuses more days than one run can map over.
+    """
+    if start or end:
+        days = days_between(_param_day("start", start or end), _param_day("end", end or start))
+    else:
+        days = days_in_interval(interval_start, interval_end, tz)
     if len(days) > MAX_DAYS_PER_RUN:
         raise ValueError(
             f"{len(days)} days is more than one run can map over ({MAX_DAYS_PER_RUN}); "

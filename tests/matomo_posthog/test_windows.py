@@ -78,7 +78,23 @@ def test_day_is_final_48_hours_after_its_local_end():
 
 
 def test_plan_refuses_more_days_than_one_run_can_map():
-    days = days_between(date(2020, 1, 1), date(2020, 1, 1) + timedelta(days=MAX_DAYS_PER_RUN))
+    last = date(2020, 1, 1) + timedelta(days=MAX_DAYS_PER_RUN)
     with pytest.raises(ValueError, match="backfill"):
-        plan_days(days)
-    assert plan_days(days[:2]) == ["2020-01-01", "2020-01-02"]
+        plan_days("2020-01-01", last.isoformat(), None, None, BERLIN)
+
+
+def test_plan_takes_the_params_range_over_the_interval():
+    start, end = day_bounds_utc(date(2024, 3, 31), BERLIN)
+    assert plan_days("2024-02-28", "2024-03-01", start, end, BERLIN) == ["2024-02-28", "2024-02-29", "2024-03-01"]
+    assert plan_days(None, "2024-01-05", start, end, BERLIN) == ["2024-01-05"]
+    assert plan_days(None, None, start, end, BERLIN) == ["2024-03-31"]
+
+
+@pytest.mark.parametrize("start, end, message", [
+    ("2024-13-01", None, "param start '2024-13-01' is not a YYYY-MM-DD date"),
+    ("2024-01-02", "yesterday", "param end 'yesterday' is not a YYYY-MM-DD date"),
+    ("2024-01-02", "2024-01-01", "ends"),
+])
+def test_plan_names_a_bad_param(start, end, message):
+    with pytest.raises(ValueError, match=message):
+        plan_days(start, end, None, None, BERLIN)
