@@ -129,9 +129,9 @@ def reconcile_row(day: str, report: dict) -> tuple[list[str], str | None]:
         problem = f"{day}: {events} events produced but {accepted} accepted"
     elif status not in ("loaded", "already loaded", "dry run", "not final"):
         problem = f"{day}: {status}"
-    skipped = sum((transform.get("skipped") or {}).values())
+    skipped = " ".join(f"{reason}:{count}" for reason, count in sorted((transform.get("skipped") or {}).items()))
     cells = [day, extract.get("matomo_visits"), extract.get("visits_extracted"), extract.get("actions"), events,
-             skipped, accepted, status]
+             skipped or (0 if transform else None), accepted, status]
     return ["-" if cell is None else str(cell) for cell in cells], problem
 
 
