@@ -16,7 +16,7 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 from matomo_posthog.retry import RETRYABLE_STATUSES, backoff_seconds
-from matomo_posthog.storage import DayFiles, file_digest, read_json, read_ndjson_gz, write_json
+from matomo_posthog.storage import DayFiles, count_records, file_digest, read_json, read_ndjson_gz, write_json
 
 AUTH_STATUSES = frozenset({401, 403})
 TOO_LARGE = 413
@@ -47,17 +47,32 @@ def event_size(event: dict) -> int:
     return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
-def batches(events: Iterable[dict], max_events: int, max_bytes: int) -> Iterator[list[dict]]:
-    """Group events into batches of at most ``max_events`` events and about ``max_bytes`` bytes."""
+class EventTooLarge(Exception):
+    """An event over the per-event limit, with its position (from 0) in the events given to ``batches``."""
+
+    def __init__(self, position: int, event: dict, size: int):
+        super().__init__(f"event at position {position} is {size} bytes")
+        self.position, self.event, self.size = position, event, size
+
+
+def batches(
+    events: Iterable[dict], max_events: int, max_bytes: int, max_event_bytes: int | None = None
+) -> Iterator[list[dict]]:
+    """Group events into batches of at most ``max_events`` events and about ``max_bytes`` bytes.
+
+    Raises ``EventTooLarge`` for an event over ``max_event_bytes``, before the batch holding it is yielded.
+    """
     batch: list[dict] = []
     size = 0
-    for event in events:
-        this = event_size(event) + 1
-        if batch and (len(batch) >= max_events or size + this > max_bytes):
+    for position, event in enumerate(events):
+        this = event_size(event)
+        if max_event_bytes is not None and this > max_event_bytes:
+            raise EventTooLarge(position, event, this)
+        if batch and (len(batch) >= max_events or size + this + 1 > max_bytes):
             yield batch
             batch, size = [], 0
         batch.append(event)
-        size += this
+        size += this + 1
     if batch:
         yield batch
 
@@ -148,7 +163,7 @@ class DayLoader:
         summary = LoadSummary(dry_run=dry_run)
         started = self._clock()
         digest = file_digest(self.files.events)
-        summary.events_total = sum(1 for _ in read_ndjson_gz(self.files.events))
+        summary.events_total = count_records(self.files.events)
         checkpoint = read_json(self.files.checkpoint, default={}) or {}
         resume_at = 0
         if not dry_run and checkpoint.get("events_digest") == digest:
@@ -172,21 +187,28 @@ class DayLoader:
         pacer = Pacer(self.events_per_minute, self._clock, self._sleep)
         last_progress: float | None = None
         pending = islice(read_ndjson_gz(self.files.events), resume_at, None)
-        for batch in batches(pending, self.batch_size, self.batch_max_bytes):
-            self._check_event_sizes(batch, summary)
-            if dry_run:
-                summary.batches_sent += 1
+        try:
+            for batch in batches(pending, self.batch_size, self.batch_max_bytes, self.max_event_bytes):
+                if dry_run:
+                    summary.batches_sent += 1
+                    summary.events_accepted += len(batch)
+                    continue
+                pacer.wait_for(len(batch))
+                self._send_with_retries(batch, summary)
+                summary.batches_accepted += 1
                 summary.events_accepted += len(batch)
-                continue
-            pacer.wait_for(len(batch))
-            self._send_with_retries(batch, summary)
-            summary.batches_accepted += 1
-            summary.events_accepted += len(batch)
-            self._save_checkpoint(digest, summary, complete=False)
-            # The first batch shows the load started; then a line every progress_every seconds.
-            if last_progress is None or self._clock() - last_progress >= self.progress_every:
-                last_progress: float | None = None
-                self._log_progress(summary, started)
+                self._save_checkpoint(digest, summary, complete=False)
+                # The first batch shows the load started; then a line every progress_every seconds.
+                if last_progress is None or self._clock() - last_progress >= self.progress_every:
+                    last_progress = self._clock()
+                    self._log_progress(summary, started)
+        except EventTooLarge as too_large:
+            raise LoadError(
+                f"{self.label}: event {resume_at + too_large.position + 1} of {summary.events_total} "
+                f"(uuid {too_large.event.get('uuid')}, {too_large.event.get('event')!r}) is {too_large.size} bytes, "
+                f"over PostHog's limit of {self.max_event_bytes}; drop its largest properties in the mapping file "
+                "and run the day again"
+            ) from None
         summary.seconds = round(self._clock() - started, 3)
         sent = summary.events_accepted - summary.events_skipped_by_checkpoint
         summary.events_per_second = round(sent / summary.seconds, 1) if summary.seconds > 0 else 0.0
@@ -233,17 +255,6 @@ class DayLoader:
             f"events {first}-{first + len(batch) - 1} of {summary.events_total} "
             f"(uuids {batch[0].get('uuid')} .. {batch[-1].get('uuid')})"
         )
-
-    def _check_event_sizes(self, batch: list[dict], summary: LoadSummary) -> None:
-        """Name an event PostHog would refuse as too large before its batch is sent."""
-        for offset, event in enumerate(batch):
-            size = event_size(event)
-            if size > self.max_event_bytes:
-                raise LoadError(
-                    f"{self.label}: event {summary.events_accepted + offset + 1} of {summary.events_total} "
-                    f"(uuid {event.get('uuid')}, {event.get('event')!r}) is {size} bytes, over PostHog's limit of "
-                    f"{self.max_event_bytes}; drop its largest properties in the mapping file and run the day again"
-                )
 
     def _send_with_retries(self, batch: list[dict], summary: LoadSummary) -> None:
         """Send until accepted; split on 413; raise ``LoadError`` on what retrying cannot fix."""

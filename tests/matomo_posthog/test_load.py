@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from matomo_posthog.load import BatchRejected, DayLoader, LoadError, Pacer, batches, event_size
+from matomo_posthog.load import BatchRejected, DayLoader, EventTooLarge, LoadError, Pacer, batches, event_size
 from matomo_posthog.storage import day_files, read_json, write_json, write_ndjson_gz
 
 
@@ -72,6 +72,16 @@ def test_batches_respect_the_byte_limit():
     sized = events(10)
     limit = event_size(sized[0]) * 3 + 3
     assert [len(b) for b in batches(sized, max_events=100, max_bytes=limit)] == [3, 3, 3, 1]
+
+
+def test_batches_stop_at_an_event_over_the_event_limit_before_yielding_its_batch():
+    sized = events(5)
+    sized[3]["properties"]["blob"] = "x" * 500
+    produced = batches(sized, max_events=2, max_bytes=10**6, max_event_bytes=400)
+    assert len(next(produced)) == 2
+    with pytest.raises(EventTooLarge) as caught:
+        next(produced)
+    assert caught.value.position == 3 and caught.value.size > 400
 
 
 def test_rate_limited_batch_waits_for_retry_after_then_is_accepted(day):
@@ -194,3 +204,25 @@ def test_event_over_posthogs_size_limit_is_named_before_anything_is_sent(tmp_pat
     with pytest.raises(LoadError, match=r"event 2 of 3 \(uuid 00000000-0000-0000-0000-000000000002, '\$pageview'\) is \d+ bytes"):
         loader(files, send, max_event_bytes=1000).run()
     assert send.batches == []
+
+
+def test_oversized_event_after_a_resume_is_named_by_its_position_in_the_day(tmp_path):
+    files = day_files(tmp_path, 1, "2024-01-01")
+    big = events(10)
+    big[7]["properties"]["blob"] = "x" * 2000
+    write_ndjson_gz(files.events, big)
+    with pytest.raises(LoadError):
+        loader(files, Recorder(), max_event_bytes=1000).run()
+    assert read_json(files.checkpoint)["events_accepted"] == 4
+    with pytest.raises(LoadError, match=r"event 8 of 10 \(uuid 00000000-0000-0000-0000-000000000008"):
+        loader(files, Recorder(), max_event_bytes=1000).run()
+
+
+def test_progress_lines_come_at_the_first_batch_then_at_the_set_cadence(day, caplog):
+    caplog.set_level(logging.INFO)
+    clock = FakeClock()
+    # Ten events, two a batch, at 60 a minute: a batch every 2 seconds.
+    loader(day, Recorder(), clock=clock, batch_size=2, events_per_minute=60, progress_every=5,
+           log=logging.getLogger("test.load")).run()
+    progress = [r.getMessage() for r in caplog.records if "ETA" in r.getMessage()]
+    assert [line.split(": ")[1].split(" ")[0] for line in progress] == ["2/10", "8/10"]

@@ -7,6 +7,7 @@ import pytest
 from matomo_posthog.storage import (
     NdjsonWriter,
     StorageError,
+    count_records,
     day_files,
     file_digest,
     read_json,
@@ -28,6 +29,7 @@ def test_records_round_trip_through_gzip_ndjson(tmp_path):
     records = [{"n": 1, "text": "La fiancée de l'eau"}, {"n": 2, "nested": {"x": [1, 2]}}]
     assert write_ndjson_gz(path, records) == 2
     assert list(read_ndjson_gz(path)) == records
+    assert count_records(path) == 2
 
 
 def test_same_records_give_the_same_bytes(tmp_path):
