@@ -4,6 +4,7 @@ Airflow reads its home and DAG folder when first imported, so they are set here 
 private temporary home (its database is created only by the tests that need one) and this project's DAGs.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -43,3 +44,37 @@ def airflow_db():
 def fixtures_dir():
     """Real Matomo outputs shipped beside the project."""
     return SHARED / "fixtures" / "matomo"
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps: retries and pacing without real waiting."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    clock = __call__
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time():
+    """A fresh fake clock with its sleep."""
+    return FakeTime()
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    """Define an Airflow connection for the test through its ``AIRFLOW_CONN_*`` variable."""
+
+    def define(conn_id, host, password=None):
+        fields = {"conn_type": "http", "host": host, **({"password": password} if password else {})}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+    return define

@@ -1,6 +1,5 @@
 """The steps of a day on real storage, with the extract over real HTTP against the Matomo emulator."""
 
-import json
 import logging
 from datetime import date
 
@@ -18,12 +17,11 @@ log = logging.getLogger("test.steps")
 
 
 @pytest.fixture
-def matomo(monkeypatch):
+def matomo(connection):
     emulator = MatomoEmulator.from_generator(2, "Europe/Berlin", date(2024, 10, 26), date(2024, 10, 28), 15, seed=9,
                                              token=TOKEN, midnight_visits=True)
     with emulator:
-        monkeypatch.setenv("AIRFLOW_CONN_MATOMO_DEFAULT",
-                           json.dumps({"conn_type": "http", "host": emulator.url, "password": TOKEN}))
+        connection("matomo_default", emulator.url, TOKEN)
         yield emulator
 
 

@@ -1,6 +1,5 @@
 """MatomoHook over real HTTP against the Matomo emulator; retries never really sleep."""
 
-import json
 import logging
 from datetime import date
 
@@ -19,37 +18,12 @@ TOKEN = "matomo-test-token-7a1f3c9e5b2d"
 DAY = date(2024, 3, 31)
 
 
-class FakeTime:
-    """Clock and sleep for the hook: sleeping only moves the clock."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def connect(monkeypatch, url, conn_id="matomo_default", token=TOKEN):
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "http", "host": url,
-                                                                      "password": token}))
-
-
 @pytest.fixture
-def matomo(monkeypatch):
+def matomo(connection):
     emulator = MatomoEmulator.from_generator(1, "Europe/Berlin", DAY, date(2024, 4, 1), 30, seed=3, token=TOKEN)
     with emulator:
-        connect(monkeypatch, emulator.url)
+        connection("matomo_default", emulator.url, TOKEN)
         yield emulator
-
-
-@pytest.fixture
-def fake_time():
-    return FakeTime()
 
 
 def hook(fake_time, **options):
@@ -88,20 +62,20 @@ def test_day_is_paged_oldest_first_in_period_day_until_a_short_page(matomo, fake
     assert times == sorted(times) and len(visits) >= 30
 
 
-def test_overlapping_pages_give_each_visit_once(monkeypatch, fake_time):
+def test_overlapping_pages_give_each_visit_once(connection, fake_time):
     emulator = MatomoEmulator.from_generator(1, "UTC", DAY, DAY, 40, seed=5, token=TOKEN, unstable_ties=True)
     with emulator:
-        connect(monkeypatch, emulator.url)
+        connection("matomo_default", emulator.url, TOKEN)
         visits = all_visits(hook(fake_time), page_size=3)
     ids = [v["idVisit"] for v in visits]
     assert len(ids) == len(set(ids))
 
 
-def test_page_that_runs_matomo_out_of_memory_is_asked_again_at_half_size(monkeypatch, fake_time, caplog, capfd):
+def test_page_that_runs_matomo_out_of_memory_is_asked_again_at_half_size(connection, fake_time, caplog, capfd):
     caplog.set_level(logging.WARNING)
     emulator = MatomoEmulator.from_generator(1, "Europe/Berlin", DAY, DAY, 30, seed=3, token=TOKEN, max_page_size=8)
     with emulator:
-        connect(monkeypatch, emulator.url)
+        connection("matomo_default", emulator.url, TOKEN)
         visits = all_visits(hook(fake_time), page_size=32, min_page_size=2)
         limits = [int(r["post"]["filter_limit"]) for r in emulator.requests]
     assert limits[:3] == [32, 16, 8] and set(limits[2:]) == {8}
@@ -109,10 +83,10 @@ def test_page_that_runs_matomo_out_of_memory_is_asked_again_at_half_size(monkeyp
     assert "could not answer 32 visits at offset 0; asking for 16 at a time" in log_text(caplog, capfd)
 
 
-def test_page_too_big_even_at_the_floor_fails(monkeypatch, fake_time):
+def test_page_too_big_even_at_the_floor_fails(connection, fake_time):
     emulator = MatomoEmulator.from_generator(1, "UTC", DAY, DAY, 30, seed=3, token=TOKEN, max_page_size=2)
     with emulator:
-        connect(monkeypatch, emulator.url)
+        connection("matomo_default", emulator.url, TOKEN)
         with pytest.raises(MatomoPageTooBigError, match="out of memory"):
             all_visits(hook(fake_time), page_size=16, min_page_size=4)
 
@@ -129,8 +103,8 @@ def test_error_with_http_200_raises_with_matomos_message(matomo, fake_time):
         hook(fake_time).visits_summary(1, DAY)
 
 
-def test_wrong_token_fails_at_once_naming_the_connection(matomo, fake_time, monkeypatch):
-    connect(monkeypatch, matomo.url, conn_id="matomo_eu", token="not-the-right-token-12345")
+def test_wrong_token_fails_at_once_naming_the_connection(matomo, fake_time, connection):
+    connection("matomo_eu", matomo.url, "not-the-right-token-12345")
     with pytest.raises(MatomoAuthError, match="'matomo_eu'.*Check the token"):
         hook(fake_time, matomo_conn_id="matomo_eu").get_site(1)
     assert len(matomo.requests) == 1 and fake_time.sleeps == []

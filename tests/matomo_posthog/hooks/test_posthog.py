@@ -1,6 +1,5 @@
 """PostHogHook over real HTTP against the PostHog emulator, through the real posthog SDK."""
 
-import json
 import logging
 
 import pytest
@@ -12,11 +11,9 @@ KEY = "phc_test_project_key_1234567890"
 
 
 @pytest.fixture
-def posthog(monkeypatch):
+def posthog(connection):
     with PostHogEmulator(api_key=KEY) as emulator:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_POSTHOG_DEFAULT", json.dumps({"conn_type": "http", "host": emulator.url, "password": KEY})
-        )
+        connection("posthog_default", emulator.url, KEY)
         yield emulator
 
 
@@ -61,20 +58,18 @@ def test_bad_event_fails_the_batch_and_is_not_retryable(posthog):
     assert posthog.events() == []
 
 
-def test_wrong_key_is_not_retryable_and_never_shown(posthog, monkeypatch, caplog):
+def test_wrong_key_is_not_retryable_and_never_shown(posthog, connection, caplog):
     caplog.set_level(logging.DEBUG)
     wrong = "phc_wrong_key_abcdefghijklmnop"
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_POSTHOG_DEFAULT", json.dumps({"conn_type": "http", "host": posthog.url, "password": wrong})
-    )
+    connection("posthog_default", posthog.url, wrong)
     with pytest.raises(PostHogBatchError) as caught:
         PostHogHook(timeout=5).send_batch([event(1)])
     assert caught.value.status == 401 and not caught.value.retryable
     assert wrong not in str(caught.value) and wrong not in caplog.text
 
 
-def test_connection_without_key_names_the_connection(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_POSTHOG_EU", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9"}))
+def test_connection_without_key_names_the_connection(connection):
+    connection("posthog_eu", "http://127.0.0.1:9")
     with pytest.raises(PostHogConnectionError, match="'posthog_eu' needs host"):
         PostHogHook("posthog_eu").send_batch([event(1)])
 

@@ -1,12 +1,11 @@
 """PostHogOperator against the PostHog emulator over real HTTP, including a real kill -9 in mid-load."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from matomo_posthog.emulators.posthog import PostHogEmulator
 from matomo_posthog.operators.posthog import PostHogOperator
-from matomo_posthog.storage import day_files, read_json, read_ndjson_gz, write_ndjson_gz
+from matomo_posthog.storage import day_files, read_json, write_ndjson_gz
 
 KEY = "phc_operator_test_key_0987654321"
 DAY = "2024-01-15"
@@ -38,11 +37,9 @@ def events(n):
 
 
 @pytest.fixture
-def posthog(monkeypatch):
+def posthog(connection):
     with PostHogEmulator(api_key=KEY) as emulator:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_POSTHOG_DEFAULT", json.dumps({"conn_type": "http", "host": emulator.url, "password": KEY})
-        )
+        connection("posthog_default", emulator.url, KEY)
         yield emulator
 
 
