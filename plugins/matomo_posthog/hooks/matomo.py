@@ -77,6 +77,22 @@ def new_visits(page: list[dict], seen: set) -> list[dict]:
     return fresh
 
 
+def rows_before_last_tie(page: list[dict]) -> int:
+    """How many rows of a page come before those that ended in the same second as its last row.
+
+    Matomo before 5.2 orders visits that ended in the same second arbitrarily, differently on each request,
+    so such a run of rows split by a page boundary can lose rows. Starting the next page at the run's first
+    row fetches the whole run again in one answer; ``new_visits`` drops the repeats.
+    """
+    last = page[-1].get("lastActionTimestamp") if isinstance(page[-1], dict) else None
+    count = len(page)
+    while last is not None and count and isinstance(page[count - 1], dict) and (
+        page[count - 1].get("lastActionTimestamp") == last
+    ):
+        count -= 1
+    return count if last is not None else len(page)
+
+
 class MatomoHook(HttpHook):
     """Talks to one Matomo through an Airflow connection (host = Matomo URL, password = token_auth).
 
@@ -262,4 +278,4 @@ class MatomoHook(HttpHook):
                 yield fresh
             if len(page) < limit:
                 return
-            offset += len(page)
+            offset += rows_before_last_tie(page) or len(page)

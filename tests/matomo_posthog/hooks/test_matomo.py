@@ -5,13 +5,15 @@ from datetime import date
 
 import pytest
 
-from matomo_posthog.emulators.matomo import MatomoEmulator
+from matomo_posthog.emulators.generator import generate_visits
+from matomo_posthog.emulators.matomo import MatomoEmulator, Site
 from matomo_posthog.hooks.matomo import (
     MatomoApiError,
     MatomoAuthError,
     MatomoHook,
     MatomoPageTooBigError,
     new_visits,
+    rows_before_last_tie,
 )
 
 TOKEN = "matomo-test-token-7a1f3c9e5b2d"
@@ -54,7 +56,8 @@ def test_token_travels_only_in_the_post_body_with_api_names_in_the_query(matomo,
 def test_day_is_paged_oldest_first_in_period_day_until_a_short_page(matomo, fake_time):
     visits = all_visits(hook(fake_time), page_size=7)
     lives = [r for r in matomo.requests if r["method"] == "Live.getLastVisitsDetails"]
-    assert [r["post"]["filter_offset"] for r in lives] == [str(7 * n) for n in range(len(lives))]
+    # Each page after the first starts again at the previous page's last visit (its run of equal end times).
+    assert [r["post"]["filter_offset"] for r in lives] == [str(6 * n) for n in range(len(lives))]
     assert {(r["post"]["period"], r["post"]["date"], r["post"]["filter_sort_order"]) for r in lives} == {
         ("day", "2024-03-31", "asc")
     }
@@ -186,3 +189,22 @@ def test_new_visits_drops_repeats_by_id_in_either_number_form():
     seen = set()
     assert new_visits([{"idVisit": 1}, {"idVisit": 2}], seen) == [{"idVisit": 1}, {"idVisit": 2}]
     assert new_visits([{"idVisit": "2"}, {"idVisit": 3}], seen) == [{"idVisit": 3}]
+
+
+def test_visits_ending_in_the_same_second_across_a_page_boundary_are_all_fetched(connection, fake_time):
+    visits = generate_visits(1, "UTC", DAY, DAY, 30, seed=8)
+    for index, visit in enumerate(visits):
+        # Runs of three visits that ended in the same second, as busy sites have.
+        visit["lastActionTimestamp"] = visits[index - index % 3]["lastActionTimestamp"]
+    emulator = MatomoEmulator(TOKEN, {1: Site(timezone="UTC", visits=visits)}, unstable_ties=True)
+    with emulator:
+        connection("matomo_default", emulator.url, TOKEN)
+        fetched = all_visits(hook(fake_time), page_size=5)
+    assert sorted(v["idVisit"] for v in fetched) == sorted(v["idVisit"] for v in visits)
+
+
+@pytest.mark.parametrize("times, before", [
+    ([1, 2, 3, 3], 2), ([1, 2, 3, 4], 3), ([5, 5, 5], 0), ([None, None], 2),
+])
+def test_rows_before_last_tie(times, before):
+    assert rows_before_last_tie([{"lastActionTimestamp": t} for t in times]) == before
