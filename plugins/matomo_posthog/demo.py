@@ -33,11 +33,14 @@ POSTHOG_KEY = "phc_demo_project_key_8c4e1a9f"
 
 
 @contextmanager
-def emulator(*args: str) -> Iterator[str]:
-    """Start ``matomo-posthog emulate ...`` and yield its URL; stop it on the way out."""
+def emulator(*args: str, secrets: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``matomo-posthog emulate ...`` and yield its URL; stop it on the way out.
+
+    ``secrets`` go in through the environment, where the process list does not show them.
+    """
     process = subprocess.Popen(
         [str(BIN / "matomo-posthog"), "emulate", *args, "--port", "0"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, env={**os.environ, **(secrets or {})},
     )
     try:
         line = process.stdout.readline()
@@ -114,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     home = ROOT / ".airflow" / ("standalone" if args.standalone else "demo")
     home.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(ROOT / "include" / "data" / "demo", ignore_errors=True)
-    matomo_args = ["--token", MATOMO_TOKEN, "--site-id", "1", "--timezone", "Europe/Berlin", "--seed", "7",
+    matomo_args = ["--site-id", "1", "--timezone", "Europe/Berlin", "--seed", "7",
                    "--start", WEEK[0], "--end", WEEK[1], "--visits-per-day", "25"]
-    with emulator("matomo", *matomo_args) as matomo_url, emulator("posthog", "--api-key", POSTHOG_KEY) as posthog_url:
+    with emulator("matomo", *matomo_args, secrets={"MATOMO_EMULATOR_TOKEN": MATOMO_TOKEN}) as matomo_url, \
+            emulator("posthog", secrets={"POSTHOG_EMULATOR_API_KEY": POSTHOG_KEY}) as posthog_url:
         print(f"Matomo emulator at {matomo_url}, PostHog emulator at {posthog_url}")
         env = airflow_env(home, matomo_url, posthog_url)
         prepare_airflow(env)
