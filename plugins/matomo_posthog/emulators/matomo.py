@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import hmac
-import ipaddress
 import json
 import random
 import re
@@ -49,10 +48,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
+from matomo_posthog.emulators.loopback import require_loopback
 from matomo_posthog.emulators.generator import CUSTOM_DIMENSIONS, generate_visits
 from matomo_posthog.timezones import parse_timezone
 
-__all__ = ["MatomoEmulator", "Site", "load_export", "require_loopback"]
+__all__ = ["MatomoEmulator", "Site", "load_export"]
 
 _API_PATHS = ("/", "/index.php")
 _JSON = "application/json; charset=utf-8"
@@ -143,18 +143,6 @@ def load_export(path: str | Path) -> list[dict]:
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ValueError(f"{path}: expected a JSON array of visit objects")
     return rows
-
-
-def require_loopback(host: str) -> str:
-    """Return the address to bind for ``host``, refusing anything but a loopback address."""
-    if host == "localhost":
-        return "127.0.0.1"
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return host
-    except ValueError:
-        pass
-    raise ValueError(f"the Matomo emulator only listens on a loopback address, not {host!r}")
 
 
 class MatomoEmulator:

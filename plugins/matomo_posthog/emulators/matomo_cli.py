@@ -9,7 +9,8 @@ import sys
 import threading
 from datetime import date
 
-from matomo_posthog.emulators.matomo import MatomoEmulator, require_loopback
+from matomo_posthog.emulators.loopback import loopback_argument
+from matomo_posthog.emulators.matomo import MatomoEmulator
 
 TOKEN_ENV = "MATOMO_EMULATOR_TOKEN"
 _GENERATOR_DEFAULTS = {"seed": 1, "start": date(2024, 1, 1), "end": date(2024, 1, 7), "visits_per_day": 20}
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "site, from a JSON export or from generated visits, until SIGTERM or SIGINT. Clients must "
                     "POST token_auth in the body.",
     )
-    parser.add_argument("--host", type=_loopback, default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    parser.add_argument("--host", type=loopback_argument, default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port, 0 for a free one (default 0)")
     parser.add_argument("--token", help=f"token_auth clients must send (default: ${TOKEN_ENV})")
     parser.add_argument("--site-id", type=int, default=1, help="site id (default 1)")
@@ -92,11 +93,3 @@ def _build(args: argparse.Namespace, token: str) -> MatomoEmulator:
     return MatomoEmulator.from_generator(args.site_id, args.timezone, chosen["start"], chosen["end"],
                                          chosen["visits_per_day"], chosen["seed"], token, currency=args.currency,
                                          midnight_visits=args.midnight_visits, **options)
-
-
-def _loopback(value: str) -> str:
-    try:
-        require_loopback(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return value

@@ -40,7 +40,6 @@ keeps the latest delivery per deduplication key: uuid, event name, distinct_id a
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -54,6 +53,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import SplitResult, parse_qs, urlsplit
+
+from matomo_posthog.emulators.loopback import require_loopback
 
 log = logging.getLogger(__name__)
 
@@ -243,18 +244,6 @@ def resolve_timestamp(event: dict[str, Any], sent_at: datetime | None, now: date
     too_far_ahead = moment - now > _FUTURE_CUTOFF
     replaced = isinstance(raw, str) and source != "offset" and (parsed is None or too_far_ahead)
     return ResolvedTimestamp(now if too_far_ahead else moment, source, replaced)
-
-
-def require_loopback(host: str) -> str:
-    """Return ``host`` as an IPv4 loopback address ("localhost" becomes 127.0.0.1); refuse anything else."""
-    address = "127.0.0.1" if host == "localhost" else host
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise ValueError(f"host {host!r} is not an IP address; the emulator only listens on loopback") from None
-    if ip.version != 4 or not ip.is_loopback:
-        raise ValueError(f"host {host!r} is not an IPv4 loopback address; the emulator only listens on loopback")
-    return address
 
 
 # ---------------------------------------------------------------------------------------------------------

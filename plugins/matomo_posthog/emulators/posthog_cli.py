@@ -7,11 +7,11 @@ import os
 import signal
 import threading
 
+from matomo_posthog.emulators.loopback import loopback_argument
 from matomo_posthog.emulators.posthog import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     PostHogEmulator,
-    require_loopback,
 )
 
 API_KEY_ENV = "POSTHOG_EMULATOR_API_KEY"
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Serve PostHog's /batch/ capture endpoint on 127.0.0.1, with the same validation, "
         "and the read endpoints under /_emulator/. Stops on SIGTERM or Ctrl-C.",
     )
-    parser.add_argument("--host", type=_loopback_host, default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--host", type=loopback_argument, default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--port", type=_port, default=0, help="port to bind; 0 picks a free one (default)")
     # No default here: a key taken from the environment must never show up in --help.
     parser.add_argument("--api-key", help=f"project API key to accept (default: ${API_KEY_ENV})")
@@ -70,13 +70,6 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
-
-
-def _loopback_host(value: str) -> str:
-    try:
-        return require_loopback(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(value: str) -> int:
