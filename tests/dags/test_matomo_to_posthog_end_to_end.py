@@ -76,7 +76,11 @@ def test_three_days_arrive_in_posthog_exactly_once_and_the_report_balances(tmp_p
     assert Counter(e["event"] for e in held) == Counter(e["event"] for e in expected)
     by_uuid = {e["uuid"]: e for e in held}
     for event in expected:
-        assert by_uuid[event["uuid"]]["timestamp"][:19] == event["timestamp"][:19]
+        held_event = by_uuid[event["uuid"]]
+        assert held_event["timestamp"][:19] == event["timestamp"][:19]
+        # $os, $os_version and every other property arrive exactly as the transform produced them.
+        assert held_event["properties"] == event["properties"]
+        assert (held_event["event"], held_event["distinct_id"]) == (event["event"], event["distinct_id"])
     assert posthog.summary()["non_historical_batches"] == 0
 
     for day in ("2024-11-02", "2024-11-03", "2024-11-04"):
