@@ -49,7 +49,12 @@ def extract_day(
     started = time.monotonic()
     site = hook.get_site(site_id)
     check_site(site, site_id, timezone)
-    _, day_end = day_bounds_utc(day, parse_timezone(timezone))
+    day_start, day_end = day_bounds_utc(day, parse_timezone(timezone))
+    log.info(
+        "site %s %s: fetching the visits of %s .. %s UTC from Matomo, %d a page, into %s",
+        site_id, day, day_start.isoformat(timespec="minutes"), day_end.isoformat(timespec="minutes"), page_size,
+        files.visits,
+    )
     counts = {"visits_extracted": 0, "actions": 0, "truncated_actions": 0, "visits_at_next_midnight": 0, "pages": 0}
     with NdjsonWriter(files.visits) as writer:
         for page in hook.iter_day_pages(site_id, day, page_size=page_size, min_page_size=min_page_size):

@@ -30,8 +30,11 @@ def extract(tmp_path, day=DAY, timezone="Europe/Berlin"):
     return files, extract_day(MatomoHook(timeout=5), files, 2, timezone, day, 4, 2, log)
 
 
-def test_extract_writes_each_visit_of_the_day_once_and_balances_with_matomo(tmp_path, matomo):
+def test_extract_writes_each_visit_of_the_day_once_and_balances_with_matomo(tmp_path, matomo, caplog):
+    caplog.set_level(logging.INFO, logger="test.steps")
     files, report = extract(tmp_path)
+    assert "fetching the visits of 2024-10-26T22:00+00:00 .. 2024-10-27T23:00+00:00 UTC" in caplog.text
+    assert f"written to {files.visits}" in caplog.text
     visits = list(read_ndjson_gz(files.visits))
     assert len({v["idVisit"] for v in visits}) == len(visits) == report["visits_extracted"] == report["matomo_visits"]
     assert report["pages"] >= 4 and report["warnings"] == []
