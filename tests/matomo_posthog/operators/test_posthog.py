@@ -107,8 +107,8 @@ def test_load_killed_mid_day_resumes_and_resends_at_most_one_batch(tmp_path, pos
     produced = events(400)
     files = day_files(tmp_path, 1, DAY)
     write_ndjson_gz(files.events, produced)
-    # Slow enough (about 0.1 s a batch) that the process is still sending when it is killed.
-    process = run_load(tmp_path, events_per_minute=6000)
+    # Slow enough (0.2 s a batch, 8 s in all) that the process is still sending when it is killed.
+    process = run_load(tmp_path, events_per_minute=3000)
     deadline = time.monotonic() + 60
     while (read_json(files.checkpoint, default={}) or {}).get("events_accepted", 0) < 100:
         assert process.poll() is None, process.stderr.read()
