@@ -14,6 +14,7 @@ from typing import Any
 from matomo_posthog.storage import DayFiles, NdjsonWriter, day_files, read_json, read_ndjson_gz, update_report
 from matomo_posthog.timezones import parse_timezone
 from matomo_posthog.transform import Mapping, SiteContext, TransformStats, transform_visits
+from matomo_posthog.transform.values import integer
 from matomo_posthog.windows import day_bounds_utc
 
 # Errors of single visits are counted in full but only this many are spelled out in the log.
@@ -22,13 +23,6 @@ LOGGED_VISIT_ERRORS = 20
 
 class SiteMismatchError(ValueError):
     """The Matomo site is not the one the DAG was configured for."""
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return 0
 
 
 def check_site(site: dict, site_id: int, timezone: str) -> None:
@@ -61,14 +55,14 @@ def extract_day(
             counts["pages"] += 1
             for visit in page:
                 # Matomo's day includes the next midnight; such a visit belongs to the next day.
-                if _as_int(visit.get("lastActionTimestamp")) >= day_end.timestamp():
+                if (integer(visit.get("lastActionTimestamp")) or 0) >= day_end.timestamp():
                     counts["visits_at_next_midnight"] += 1
                     continue
                 writer.write(visit)
                 counts["visits_extracted"] += 1
                 actions = visit.get("actionDetails")
                 counts["actions"] += len(actions) if isinstance(actions, list) else 0
-                counts["truncated_actions"] += _as_int(visit.get("truncatedActionsCount"))
+                counts["truncated_actions"] += integer(visit.get("truncatedActionsCount")) or 0
     matomo = hook.visits_summary(site_id, day)
     report = {
         **counts,

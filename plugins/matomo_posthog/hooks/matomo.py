@@ -18,6 +18,7 @@ import requests
 from airflow.providers.http.hooks.http import HttpHook
 
 from matomo_posthog.retry import RETRYABLE_STATUSES, backoff_seconds, parse_retry_after
+from matomo_posthog.transform.values import integer
 
 AUTH_STATUSES = frozenset({401, 403})
 
@@ -237,7 +238,7 @@ class MatomoHook(HttpHook):
         summary = self.call("VisitsSummary.get", idSite=site_id, period="day", date=day.isoformat())
         if not isinstance(summary, dict):
             summary = {}
-        return {key: int(float(summary.get(key) or 0)) for key in ("nb_visits", "nb_actions")}
+        return {key: integer(summary.get(key)) or 0 for key in ("nb_visits", "nb_actions")}
 
     def iter_day_pages(
         self, site_id: int, day: date, page_size: int = 1000, min_page_size: int = 10
