@@ -89,12 +89,6 @@ def write_config(folder: Path) -> Path:
     return path
 
 
-def matomo_args() -> list[str]:
-    """The Matomo emulator's arguments: the generated demo week of site 1."""
-    return ["--site-id", str(SITE.site_id), "--timezone", SITE.timezone,
-            "--seed", "7", "--start", demo.WEEK[0], "--end", demo.WEEK[1], "--visits-per-day", "25"]
-
-
 def standalone_env(home: Path, config: Path, matomo_url: str, posthog_url: str, url: str) -> dict[str, str]:
     """The demo's Airflow environment, on free loopback ports, with a UI that needs no login."""
     port = url.rsplit(":", 1)[-1]
@@ -339,10 +333,9 @@ def make_screenshot() -> None:
         home.mkdir()
         config = write_config(folder)
         url = f"http://127.0.0.1:{free_port()}"
-        with demo.emulator("matomo", *matomo_args(), secrets={"MATOMO_EMULATOR_TOKEN": demo.MATOMO_TOKEN}) as matomo_url, \
-                demo.emulator("posthog", secrets={"POSTHOG_EMULATOR_API_KEY": demo.POSTHOG_KEY}) as posthog_url:
+        with demo.demo_emulators(SITE) as (matomo_url, posthog_url):
             env = standalone_env(home, config, matomo_url, posthog_url, url)
-            demo.prepare_airflow(env)
+            demo.prepare_airflow(env, SITE)
             print(f"Starting airflow standalone on {url} (log: {log})")
             process = start_standalone(env, log)
             try:

@@ -19,7 +19,9 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
-from matomo_posthog.config import load_config
+from airflow.sdk import ObjectStoragePath
+
+from matomo_posthog.config import SiteConfig, load_config
 from matomo_posthog.steps import format_table
 from matomo_posthog.storage import day_files, read_json, read_ndjson_gz
 from matomo_posthog.windows import days_between
@@ -52,6 +54,16 @@ def emulator(*args: str, secrets: dict[str, str] | None = None) -> Iterator[str]
         process.wait(timeout=10)
 
 
+@contextmanager
+def demo_emulators(site: SiteConfig) -> Iterator[tuple[str, str]]:
+    """Both emulators, the Matomo one serving the generated demo week of ``site``; yields their URLs."""
+    matomo_args = ["--site-id", str(site.site_id), "--timezone", site.timezone, "--seed", "7",
+                   "--start", WEEK[0], "--end", WEEK[1], "--visits-per-day", "25"]
+    with emulator("matomo", *matomo_args, secrets={"MATOMO_EMULATOR_TOKEN": MATOMO_TOKEN}) as matomo_url, \
+            emulator("posthog", secrets={"POSTHOG_EMULATOR_API_KEY": POSTHOG_KEY}) as posthog_url:
+        yield matomo_url, posthog_url
+
+
 def airflow_env(home: Path, matomo_url: str, posthog_url: str) -> dict[str, str]:
     """Environment for the Airflow commands: a private home, this project's DAGs and the demo connections."""
     return {
@@ -79,10 +91,9 @@ def airflow(env: dict[str, str], *args: str, quiet: bool = True) -> None:
         raise SystemExit(f"airflow {args[0]} failed with exit status {result.returncode}")
 
 
-def prepare_airflow(env: dict[str, str]) -> None:
+def prepare_airflow(env: dict[str, str], site: SiteConfig) -> None:
     """Create the Airflow database and the pool that caps calls to Matomo."""
     airflow(env, "db", "migrate")
-    site = load_config(DEMO_CONFIG)[0]
     airflow(env, "pools", "set", site.matomo_pool, str(site.matomo_pool_slots), "calls to one Matomo")
 
 
@@ -92,11 +103,8 @@ def accepted_uuids(posthog_url: str) -> set[str]:
         return {event["uuid"] for event in json.load(response)}
 
 
-def demo_table(posthog_url: str) -> tuple[str, bool]:
+def demo_table(posthog_url: str, site: SiteConfig) -> tuple[str, bool]:
     """Per day: visits in Matomo, events produced, events PostHog holds; and whether they all match."""
-    from airflow.sdk import ObjectStoragePath
-
-    site = load_config(DEMO_CONFIG)[0]
     held = accepted_uuids(posthog_url)
     rows, complete = [], True
     for day in days_between(date.fromisoformat(WEEK[0]), date.fromisoformat(WEEK[1])):
@@ -117,23 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     home = ROOT / ".airflow" / ("standalone" if args.standalone else "demo")
     home.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(ROOT / "include" / "data" / "demo", ignore_errors=True)
-    matomo_args = ["--site-id", "1", "--timezone", "Europe/Berlin", "--seed", "7",
-                   "--start", WEEK[0], "--end", WEEK[1], "--visits-per-day", "25"]
-    with emulator("matomo", *matomo_args, secrets={"MATOMO_EMULATOR_TOKEN": MATOMO_TOKEN}) as matomo_url, \
-            emulator("posthog", secrets={"POSTHOG_EMULATOR_API_KEY": POSTHOG_KEY}) as posthog_url:
+    site = load_config(DEMO_CONFIG)[0]
+    with demo_emulators(site) as (matomo_url, posthog_url):
         print(f"Matomo emulator at {matomo_url}, PostHog emulator at {posthog_url}")
         env = airflow_env(home, matomo_url, posthog_url)
-        prepare_airflow(env)
+        prepare_airflow(env, site)
         if args.standalone:
             print("Starting Airflow on http://127.0.0.1:8080 (admin password in "
                   f"{home / 'simple_auth_manager_passwords.json.generated'}); Ctrl-C stops everything.")
             subprocess.run([str(BIN / "airflow"), "standalone"], env=env)
             return 0
-        site = load_config(DEMO_CONFIG)[0]
         conf = json.dumps({"start": WEEK[0], "end": WEEK[1]})
         print(f"Running {site.dag_id} for {WEEK[0]} .. {WEEK[1]} with airflow dags test ...")
         airflow(env, "dags", "test", site.dag_id, "2024-04-01", "--conf", conf)
-        table, complete = demo_table(posthog_url)
+        table, complete = demo_table(posthog_url, site)
     print(table)
     print("Every produced event is in PostHog." if complete else "Some produced events are missing from PostHog.")
     return 0 if complete else 1
