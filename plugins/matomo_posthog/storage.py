@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import io
 import json
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable, Iterator
@@ -55,25 +56,34 @@ def day_files(root: Any, site_id: int, day: date | str) -> DayFiles:
     return DayFiles(root / f"site={site_id}" / day_text)
 
 
-def _replace_atomically(path: Any, write) -> None:
+@contextmanager
+def _atomic_file(path: Any) -> Iterator[Any]:
+    """A binary file written under a temporary name, renamed to ``path`` only once the block completes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.partial"
-    with temporary.open("wb") as raw:
-        write(raw)
+    try:
+        with temporary.open("wb") as raw:
+            yield raw
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     temporary.replace(path)
 
 
 class NdjsonWriter:
-    """Streams records into a gzip NDJSON file that appears under its name only once it is complete."""
+    """Streams records into a gzip NDJSON file that appears under its name only once it is complete.
+
+    Use it as a context manager: an exception inside the block drops the partial file, and the real name
+    keeps whatever it had before.
+    """
 
     def __init__(self, path: Any):
         self.path = path
         self.count = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._temporary = path.parent / f".{path.name}.partial"
-        self._raw = self._temporary.open("wb")
-        self._gzip = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", compresslevel=6, mtime=0)
-        self._text = io.TextIOWrapper(self._gzip, encoding="utf-8", newline="\n")
+        self._files = ExitStack()
+        raw = self._files.enter_context(_atomic_file(path))
+        unzipped = gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
+        self._text = self._files.enter_context(io.TextIOWrapper(unzipped, encoding="utf-8", newline="\n"))
 
     def write(self, record: dict) -> None:
         """Append one record as a line of compact JSON."""
@@ -81,26 +91,11 @@ class NdjsonWriter:
         self._text.write("\n")
         self.count += 1
 
-    def close(self) -> None:
-        """Finish the file and move it into place."""
-        self._text.close()
-        self._raw.close()
-        self._temporary.replace(self.path)
-
-    def abort(self) -> None:
-        """Drop the partial file; the real name keeps whatever it had before."""
-        self._text.close()
-        self._raw.close()
-        self._temporary.unlink(missing_ok=True)
-
     def __enter__(self) -> "NdjsonWriter":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        self._files.__exit__(exc_type, exc, tb)
 
 
 def write_ndjson_gz(path: Any, records: Iterable[dict]) -> int:
@@ -154,7 +149,8 @@ def read_json(path: Any, default: Any = None) -> Any:
 def write_json(path: Any, content: Any) -> None:
     """Replace a small JSON file in one step."""
     data = json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    _replace_atomically(path, lambda raw: raw.write(data))
+    with _atomic_file(path) as raw:
+        raw.write(data)
 
 
 def update_report(files: DayFiles, section: str, content: dict) -> dict:
